@@ -1,0 +1,1 @@
+"""Precision-marketing warehouse: synthetic raw data, dbt+DuckDB models and customer scores."""

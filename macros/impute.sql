@@ -3,7 +3,9 @@
     rules: {column: 'mean' | 'median' | 'mode' | 'unknown'}; 'unknown' fills
     the literal level 'unknown'. Adds `is_<column>_imputed` (true where filled).
     The fill values come from one joined aggregate row (faster than window
-    aggregates over the whole table).
+    aggregates over the whole table). The mean is taken in decimal arithmetic:
+    a parallel floating-point sum varies in its last bits between runs, which
+    would make identical data look changed.
 -#}
 {% macro impute(relation, rules) -%}
     {%- set statistics = {'mean': 'avg', 'median': 'median', 'mode': 'mode'} -%}
@@ -17,7 +19,7 @@
     with fill_values as (
         select
             {%- for column, rule in rules.items() %}
-            {% if rule == 'unknown' %}'unknown'{% else %}{{ statistics[rule] }}({{ column }}){% endif %} as {{ column }}__fill{{ "," if not loop.last }}
+            {% if rule == 'unknown' %}'unknown'{% elif rule == 'mean' %}cast(avg(cast({{ column }} as decimal(38, 6))) as double){% else %}{{ statistics[rule] }}({{ column }}){% endif %} as {{ column }}__fill{{ "," if not loop.last }}
             {%- endfor %}
         from {{ relation }}
     )

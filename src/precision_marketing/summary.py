@@ -26,10 +26,10 @@ def summarize(connection: duckdb.DuckDBPyConnection) -> str:
     """The summary text for the warehouse behind `connection`."""
     lines = ["Tables (rows):"]
     for table in TABLE_COUNTS:
-        (count,) = connection.sql(f"select count(*) from {table}").fetchone()
+        (count,) = connection.execute(f"select count(*) from {table}").fetchone()
         lines.append(f"  {table:<24} {count:>10,}")
 
-    champion = connection.sql(
+    champion = connection.execute(
         """
         select model_id, estimator, cv_auc_mean, cv_auc_std, holdout_auc, n_training_rows_used,
                json_array_length(selected_features) as n_features, created_at
@@ -47,7 +47,7 @@ def summarize(connection: duckdb.DuckDBPyConnection) -> str:
             f"trained {created_at:%Y-%m-%d %H:%M})",
             f"  ROC AUC: CV {cv_mean:.3f} +/- {cv_std:.3f}, out-of-time holdout {holdout_auc:.3f}",
         ]
-    gains = connection.sql(
+    gains = connection.execute(
         """
         select decile, customers, responders, response_rate, lift, cumulative_capture
         from ml_model_gains
@@ -66,7 +66,7 @@ def summarize(connection: duckdb.DuckDBPyConnection) -> str:
                 f"  {decile:>6}  {customers:>8,}  {responders:>10,}  {rate:5.1%}  "
                 f"{lift:4.2f}  {capture:12.1%}"
             )
-    segments = connection.sql(
+    segments = connection.execute(
         """
         select segment, count(*), avg(propensity), sum(expected_value)
         from customer_scores group by segment order by avg(propensity) desc

@@ -1,0 +1,6 @@
+{{ registry_records('metrics', {
+    'split': 'VARCHAR',
+    'model': 'VARCHAR',
+    'metric': 'VARCHAR',
+    'value': 'DOUBLE',
+}) }}

@@ -31,12 +31,12 @@ test: install lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint models macros tests
+	$(BIN)/sqlfluff lint models tests
 
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
-	$(BIN)/sqlfluff fix models
+	$(BIN)/sqlfluff fix models tests
 
 # Regenerate the committed demo seeds (deterministic: same bytes every time).
 data: install

@@ -1,7 +1,11 @@
 -- Contacts and responses observed strictly before as_of_date.
 with spine as (
 
-    select distinct customer_id, as_of_date from {{ ref('int_feature_spine') }}
+    select distinct
+        customer_id,
+        as_of_date
+
+    from {{ ref('int_feature_spine') }}
 
 ),
 

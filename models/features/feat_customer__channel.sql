@@ -1,6 +1,10 @@
 with spine as (
 
-    select distinct customer_id, as_of_date from {{ ref('int_feature_spine') }}
+    select distinct
+        customer_id,
+        as_of_date
+
+    from {{ ref('int_feature_spine') }}
 
 ),
 

@@ -2,7 +2,11 @@
 -- in time; tenure is measured at as_of_date.
 with spine as (
 
-    select distinct customer_id, as_of_date from {{ ref('int_feature_spine') }}
+    select distinct
+        customer_id,
+        as_of_date
+
+    from {{ ref('int_feature_spine') }}
 
 ),
 

@@ -3,7 +3,11 @@
 -- joins keep this linear in orders + spine rows (no orders x spine fan-out).
 with spine as (
 
-    select distinct customer_id, as_of_date from {{ ref('int_feature_spine') }}
+    select distinct
+        customer_id,
+        as_of_date
+
+    from {{ ref('int_feature_spine') }}
 
 ),
 

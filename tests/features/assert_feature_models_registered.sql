@@ -15,4 +15,5 @@
     {%- endif %}
 {%- endif %}
 
-select 1 as unregistered where false
+select 1 as unregistered
+where false

@@ -43,8 +43,8 @@ training_rows as (
         on
             contacts.campaign_id = responses.campaign_id
             and contacts.customer_id = responses.customer_id
-            and responses.responded_at >= contacts.contacted_at
-            and responses.responded_at < contacts.contacted_at + to_days({{ window_days }})
+            and contacts.contacted_at <= responses.responded_at
+            and contacts.contacted_at + to_days({{ window_days }}) > responses.responded_at
     where contacts.contacted_at + to_days({{ window_days }}) <= scoring_date.score_date
 
 ),

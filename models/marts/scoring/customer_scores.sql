@@ -23,8 +23,8 @@ ranked as (
 
     select
         *,
-        percent_rank() over (order by propensity, customer_id) as percentile,
-        ntile(10) over (order by propensity desc, customer_id) as decile
+        percent_rank() over (order by propensity asc, customer_id asc) as percentile,
+        ntile(10) over (order by propensity desc, customer_id asc) as decile
 
     from propensity
 

@@ -20,7 +20,9 @@ renamed as (
         cast(customer_id as bigint) as customer_id,
         -- PII is normalized and hashed here and never selected raw.
         {{ hash_pii("nullif(lower(trim(cast(email as varchar))), '')") }} as email_hash,
-        {{ hash_pii("nullif(right(regexp_replace(cast(phone as varchar), '[^0-9]', '', 'g'), 10), '')") }} as phone_hash,
+        {{ hash_pii(
+            "nullif(right(regexp_replace(cast(phone as varchar), '[^0-9]', '', 'g'), 10), '')"
+        ) }} as phone_hash,
         cast({{ missing_to_null('age', sentinels=[-1, 999]) }} as integer) as age,
         cast({{ missing_to_null('annual_income', sentinels=[-1]) }} as double) as annual_income,
         upper({{ missing_to_null('gender') }}) as gender,

@@ -15,14 +15,18 @@ import duckdb
 import pyarrow as pa
 
 from precision_marketing.config import MlConfig
-from precision_marketing.features import TRAIN_ROLE, feature_columns, feature_list_hash
+from precision_marketing.features import (
+    SCORE_ROLE,
+    TRAIN_ROLE,
+    feature_columns_from_schema,
+    feature_list_hash,
+)
 from precision_marketing.registry import REGISTRY_SCHEMA, load_model, retrain_reason
 from precision_marketing.scoring import SCORES_SCHEMA, score_batches
 from precision_marketing.training import train_model
 
 log = logging.getLogger(__name__)
 
-SCORE_ROLE = "score"
 DEFAULT_BATCH_ROWS = 500_000
 
 
@@ -64,22 +68,28 @@ def update_registry(
 ) -> pa.Table:
     """The registry rows to append: one new model, or none when the champion still fits.
 
-    A model is trained when there is no champion, when the training rows or the feature
-    list differ from those of the latest model trained (champion or challenger), or when
-    var ``force_retrain`` asks for it.
+    A model is trained when there is no champion, when the training rows, the feature
+    list or the ML settings differ from those of the latest model trained (champion or
+    challenger), or when var ``ml_force_retrain`` asks for it.
     """
     config = MlConfig.from_meta(meta or {})
     champion, latest = latest_registry_rows(session, registry) if registry else (None, None)
     training = features.filter(f"spine_role = '{TRAIN_ROLE}'")
     fingerprint = relation_fingerprint(training)
-    columns = feature_columns(
-        training.limit(0).to_arrow_table().to_pandas(),
+    columns = feature_columns_from_schema(
+        training.limit(0).to_arrow_table().schema,
         exclude=(config.target, config.revenue_column),
     )
     reason = (
         "no champion"
         if champion is None
-        else retrain_reason(latest, fingerprint, feature_list_hash(columns), config.force_retrain)
+        else retrain_reason(
+            latest,
+            fingerprint,
+            feature_list_hash(columns),
+            config.force_retrain,
+            config_json=config.to_json(),
+        )
     )
     if reason is None:
         log.info(

@@ -1,4 +1,5 @@
 -- Every model tagged `customer_feature` must be registered in customer_features.
+-- depends_on: {{ ref('customer_features') }}
 {%- if execute %}
     {%- set registered = graph.nodes['model.precision_marketing.customer_features'].depends_on.nodes %}
     {%- set missing = [] %}

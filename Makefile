@@ -22,7 +22,8 @@ run: install
 	mkdir -p warehouse
 	@# The demo's loader: seeds fill schema `raw` (in production your EL tool does).
 	$(DBT) seed $(DBT_FLAGS)
-	$(DBT) build $(DBT_FLAGS) --exclude resource_type:seed
+	@# The scheduled job: dbt build, then publish for BI only if everything passed.
+	$(BIN)/python -m precision_marketing.build $(DBT_FLAGS) --exclude resource_type:seed
 	$(BIN)/python -m precision_marketing.summary
 
 test: install lint

@@ -16,6 +16,7 @@ or run dbt, clone it first with ``copy_project(dest, source=built, include_wareh
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,11 +24,13 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb
 import pandas as pd
 import pytest
+
+from precision_marketing.publish import read_manifest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_ENTRIES: tuple[str, ...] = (
@@ -193,3 +196,106 @@ def built_demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         build(project)
         _demo_build = project
     return _demo_build
+
+
+# --- the scheduled job (precision_marketing.build) in a project copy -------------------
+
+JOB_TIMEOUT_SECONDS = 900
+SERVING = Path("warehouse/serving")
+_published_demo: Path | None = None
+
+
+def start_job(
+    project: Path,
+    vars: Mapping[str, Any] | None = None,
+    *args: str,
+    stdout: IO[str] | int = subprocess.PIPE,
+) -> subprocess.Popen[str]:
+    """Start the scheduled job in a project clone, as `make run` would after seeding.
+
+    The environment is the caller's without PM_* variables, plus PM_DUCKDB_PATH inside the
+    clone; the serving folder is the default, ``warehouse/serving``, of the clone. The
+    output (stderr merged, unbuffered) goes to ``stdout``: a pipe unless a file is given.
+    """
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PM_")}
+    environment.update(
+        PM_DUCKDB_PATH=str(duckdb_path(project)),
+        DBT_USE_COLORS="false",
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        PYTHONUNBUFFERED="1",
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "precision_marketing.build",
+        "--exclude",
+        "resource_type:seed",
+        "--target-path",
+        str(project / "target"),
+        "--log-path",
+        str(project / "logs"),
+        *args,
+    ]
+    if vars:
+        command += ["--vars", json.dumps(dict(vars))]
+    return subprocess.Popen(
+        command, cwd=project, env=environment, stdout=stdout, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def job(
+    project: Path, vars: Mapping[str, Any] | None = None, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the job (:func:`start_job`) to its end; its output is in ``stdout``."""
+    with start_job(project, vars, *args) as process:
+        output, _ = process.communicate(timeout=JOB_TIMEOUT_SECONDS)
+    return subprocess.CompletedProcess(process.args, process.returncode, output)
+
+
+def run_jobs_together(
+    jobs: Mapping[str, tuple[Path, Mapping[str, Any] | None, Sequence[str]]],
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Run jobs on independent clones at once ({name: (clone, vars, args)}); wait for all.
+
+    Each job's output goes to ``job.log`` in its clone and is returned in ``stdout``.
+    """
+    started = {}
+    for name, (project, vars, args) in jobs.items():
+        with (project / "job.log").open("w") as log:
+            started[name] = start_job(project, vars, *args, stdout=log)
+    finished = {}
+    for name, process in started.items():
+        process.wait(timeout=JOB_TIMEOUT_SECONDS)
+        output = (jobs[name][0] / "job.log").read_text()
+        finished[name] = subprocess.CompletedProcess(process.args, process.returncode, output)
+    return finished
+
+
+def published_job(project: Path, vars: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Run the job, require it to pass and publish; return the new manifest."""
+    result = job(project, vars)
+    assert result.returncode == 0, result.stdout[-5000:]
+    manifest = read_manifest(project / SERVING)
+    assert f"published run {manifest['run_id']}" in result.stdout
+    return manifest
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file of a folder (the publish lock aside)."""
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.name != ".publish.lock"
+    }
+
+
+def published_demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clone of the demo build in which the job ran once and published; made once per
+    session and shared: clone it (``include_warehouse=True``) before running anything."""
+    global _published_demo
+    if _published_demo is None:
+        demo = built_demo_project(tmp_path_factory)
+        project = copy_project(tmp_path_factory.mktemp("published"), demo, include_warehouse=True)
+        published_job(project)
+        _published_demo = project
+    return _published_demo

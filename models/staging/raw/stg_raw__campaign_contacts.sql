@@ -1,3 +1,7 @@
+-- A table, not a view: every feature model and data test reads it, and a view
+-- would repeat the dedupe (and hashing) for each of them.
+{{ config(materialized='table') }}
+
 with source as (
 
     select * from {{ source('raw', 'raw_campaign_contacts') }}

@@ -1,3 +1,7 @@
+-- A table, not a view: every feature model and data test reads it, and a view
+-- would repeat the dedupe (and hashing) for each of them.
+{{ config(materialized='table') }}
+
 -- Fill rules per column, the one place they are declared.
 {%- set impute_rules = {
     'age': 'median',

@@ -62,6 +62,11 @@ def write_build(path: Path, model_id: str, customers: int = 5, champion: str | N
             select '{champion}' as model_id, true as is_current_champion, 'rfm_x' as feature;
             create or replace table ml_model_registry_summary as
             select '{champion}' as model_id, true as is_current_champion;
+            create or replace table fct_campaign_feedback as
+            select '{champion}' as model_id, 'C10' as campaign_id, range + 1 as decile
+            from range(10);
+            create or replace table fct_model_drift as
+            select '{champion}' as model_id, '__score__' as feature, 0.05 as psi;
             """
         )
     return path
@@ -105,6 +110,8 @@ def test_publish_writes_versioned_parquet_a_catalog_and_a_manifest(tmp_path, mon
         "ml_model_gains": 10,
         "ml_feature_selection": 1,
         "ml_model_registry_summary": 1,
+        "fct_campaign_feedback": 10,
+        "fct_model_drift": 1,
     }
     assert all((p.stat().st_mode & 0o222) == 0 for p in serving.iterdir() if p.suffix != ".lock")
     # Read from another working directory: the views name their files by absolute path.

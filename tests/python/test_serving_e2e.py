@@ -69,7 +69,9 @@ QUERIES = {
                   " union all select 'ml_model_gains', count(*) from ml_model_gains"
                   " union all select 'ml_feature_selection', count(*) from ml_feature_selection"
                   " union all select 'ml_model_registry_summary', count(*)"
-                  " from ml_model_registry_summary order by 1",
+                  " from ml_model_registry_summary"
+                  " union all select 'fct_campaign_feedback', count(*) from fct_campaign_feedback"
+                  " union all select 'fct_model_drift', count(*) from fct_model_drift order by 1",
 }
 with open(log_path, "a") as log:
     while not Path(stop_path).exists():

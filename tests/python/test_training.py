@@ -2,25 +2,33 @@ import json
 from dataclasses import replace
 from datetime import date, datetime
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import DRIVERS
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from precision_marketing.config import MlConfig
 from precision_marketing.features import feature_columns, prepare_features
 from precision_marketing.metrics import METRICS_LONG_COLUMNS
 from precision_marketing.registry import REGISTRY_SCHEMA
+from precision_marketing.steps import read_training_data
 from precision_marketing.training import (
     ALL_NULL,
     CV_RESULT_COLUMNS,
+    SCORING,
     TrainingDataError,
+    TrainingWindow,
     build_pipeline,
+    cross_validate_grid,
     fit_propensity,
     fit_revenue,
     predict_revenue,
+    search_grid,
     split_out_of_time,
     train_model,
+    train_on,
 )
 
 NOW = datetime(2024, 10, 2)
@@ -202,3 +210,119 @@ def test_build_pipeline_steps(fast_config, feature_frame):
     pipeline = build_pipeline(spec, fast_config, "svm")
     assert [name for name, _ in pipeline.steps] == ["preprocess", "select", "estimator"]
     assert hasattr(pipeline.named_steps["estimator"], "predict_proba")
+
+
+def test_grid_search_gives_gridsearchcv_scores(feature_frame, fast_config):
+    train, _ = split_out_of_time(feature_frame, 2)
+    spec = feature_columns(train, exclude=("label", "response_revenue"))
+    X, y = prepare_features(train, spec), train["label"].to_numpy(dtype="int64")
+    template = build_pipeline(spec, fast_config, "logistic_regression")
+    ours = cross_validate_grid(template, search_grid(fast_config), X, y, fast_config)
+    folds = StratifiedKFold(fast_config.cv_folds, shuffle=True, random_state=42)
+    search = GridSearchCV(
+        template, search_grid(fast_config), scoring=SCORING, refit=False, cv=folds
+    )
+    reference = search.fit(X, y).cv_results_
+    # Preprocessing and selection fitted once per fold instead of once per candidate:
+    # the same fitted steps, so the very same scores.
+    for name in SCORING:
+        np.testing.assert_array_equal(ours[f"mean_test_{name}"], reference[f"mean_test_{name}"])
+        np.testing.assert_array_equal(ours[f"std_test_{name}"], reference[f"std_test_{name}"])
+    np.testing.assert_array_equal(ours["rank_test_roc_auc"], reference["rank_test_roc_auc"])
+    assert [str(p) for p in ours["params"]] == [str(p) for p in reference["params"]]
+
+
+@pytest.fixture
+def feature_relation(feature_table):
+    con = duckdb.connect()
+    con.register("customer_features", feature_table)
+    yield con.table("customer_features").filter("spine_role = 'train'")
+    con.close()
+
+
+def test_training_data_read_in_sql_matches_the_frame(feature_relation, feature_frame, fast_config):
+    train, window, holdout = read_training_data(feature_relation, fast_config, batch_rows=400)
+    frame_train, frame_holdout = split_out_of_time(feature_frame, 2)
+    # The frame's label and revenue are float: its score rows hold NULLs.
+    pd.testing.assert_frame_equal(train, frame_train, check_dtype=False)
+    assert window == TrainingWindow.of(frame_train, "label")
+    assert window.labels.rows == 4500
+    assert window.campaigns == tuple(f"C0{i}" for i in range(1, 7))
+    assert (window.start, window.end) == (date(2024, 1, 1), date(2024, 5, 30))
+    assert holdout.campaigns == ("C07", "C08") and holdout.labels.rows == 1500
+    batches = list(holdout.read(["customer_id", "as_of_date", "label"]))
+    assert [b.num_rows for b in batches] == [400, 400, 400, 300]
+    read = pd.concat([b.to_pandas() for b in batches], ignore_index=True)
+    expected = frame_holdout[["customer_id", "as_of_date", "label"]]
+    pd.testing.assert_frame_equal(read, expected, check_dtype=False)
+    # The same model as from the frame: same rows, same order, same scores.
+    outcome = train_on(
+        train,
+        window,
+        holdout,
+        fast_config,
+        None,
+        NOW,
+        data_fingerprint="f",
+        feature_hash="h",
+    )
+    from_frame = train_model(feature_frame, fast_config, None, NOW)
+    assert outcome.holdout_metrics == from_frame.holdout_metrics
+    assert outcome.entry.n_training_rows == from_frame.entry.n_training_rows == 4500
+    assert outcome.entry.feature_list_hash == "h"
+
+
+def test_a_window_beyond_the_fit_budget_is_sampled_by_class(feature_relation, fast_config):
+    train, window, holdout = read_training_data(feature_relation, fast_config, max_fit_rows=1000)
+    assert len(train) == 1000
+    assert train["label"].sum() == round(1000 * window.labels.positive_rate)
+    assert set(train["campaign_id"]) == set(window.campaigns)
+    keys = ["as_of_date", "campaign_id", "customer_id"]
+    pd.testing.assert_frame_equal(train, train.sort_values(keys).reset_index(drop=True))
+    again, _, _ = read_training_data(feature_relation, fast_config, max_fit_rows=1000)
+    pd.testing.assert_frame_equal(train, again)
+    reseeded, _, _ = read_training_data(
+        feature_relation, replace(fast_config, random_seed=7), max_fit_rows=1000
+    )
+    assert not train["customer_id"].equals(reseeded["customer_id"])
+    outcome = train_on(
+        train, window, holdout, fast_config, None, NOW, data_fingerprint="f", feature_hash="h"
+    )
+    # The registry row describes the whole window and holdout, not the sample.
+    entry = outcome.entry
+    assert (entry.n_training_rows, entry.n_training_rows_used, entry.n_holdout_rows) == (
+        4500,
+        1000,
+        1500,
+    )
+    assert entry.training_positive_rate == window.labels.positive_rate
+
+
+@pytest.mark.parametrize(
+    ("replacement", "message"),
+    [
+        (
+            "case when customer_id % 50 = 0 then null else label end as label",
+            "90 training rows have a NULL label",
+        ),
+        (
+            "case when customer_id % 50 = 0 then 2 else label end as label",
+            "label must be 0 or 1 in training rows",
+        ),
+        (
+            "case when customer_id % 1000 = 0 then null else campaign_id end as campaign_id",
+            "6 training rows have a NULL campaign_id",
+        ),
+    ],
+)
+def test_bad_training_rows_fail_as_from_a_frame(
+    feature_relation, fast_config, replacement, message
+):
+    relation = feature_relation.project(f"* replace ({replacement})")
+    with pytest.raises(TrainingDataError, match=message):
+        train, window, holdout = read_training_data(relation, fast_config)
+        train_on(
+            train, window, holdout, fast_config, None, NOW, data_fingerprint="f", feature_hash="h"
+        )
+    with pytest.raises(TrainingDataError, match=message):
+        train_model(relation.to_arrow_table().to_pandas(), fast_config, None, NOW)

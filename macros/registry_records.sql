@@ -10,22 +10,12 @@
 
     ),
 
-    current_champion as (
-
-        select model_id
-        from registry
-        where status = 'champion'
-        order by created_at desc
-        limit 1
-
-    ),
-
     records as (
 
         select
             registry.model_id,
             registry.created_at as model_created_at,
-            registry.model_id in (select model_id from current_champion) as is_current_champion,
+            {{ is_current_champion('registry.model_id') }} as is_current_champion,
             unnest(from_json(
                 registry.{{ column }},
                 '[{ {%- for field, type in structure.items() -%}

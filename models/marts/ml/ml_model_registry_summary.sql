@@ -7,26 +7,13 @@ with registry as (
 
 ),
 
--- The champion that scores now: the latest row promoted to champion.
-current_champion as (
-
-    select model_id
-    from registry
-    where status = 'champion'
-    order by created_at desc
-    limit 1
-
-),
-
 final as (
 
     select
         registry.model_id,
         registry.created_at,
         registry.status,
-        registry.model_id in (
-            select current_champion.model_id from current_champion
-        ) as is_current_champion,
+        {{ is_current_champion('registry.model_id') }} as is_current_champion,
         registry.decision_reason,
         registry.target,
         registry.estimator,

@@ -6,28 +6,11 @@ with drift as (
 
 ),
 
-registry as (
-
-    select * from {{ ref('ml_model_registry') }}
-
-),
-
-current_champion as (
-
-    select model_id
-    from registry
-    where status = 'champion'
-    order by created_at desc
-    limit 1
-
-),
-
 flagged as (
 
     select
         drift.*,
-        drift.model_id in (select current_champion.model_id from current_champion)
-            as is_current_champion
+        {{ is_current_champion('drift.model_id') }} as is_current_champion
 
     from drift
 

@@ -39,6 +39,31 @@ from precision_marketing.training import (
 
 log = logging.getLogger(__name__)
 
+
+class DbtLogHandler(logging.Handler):
+    """Forwards the package's log records to dbt's log (console and logs/dbt.log), so a
+    scheduled job's log shows the training, promotion and scoring decisions."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        from dbt.adapters.events.logging import AdapterLogger
+
+        self.dbt_logger = AdapterLogger("precision_marketing")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "warning" if record.levelno >= logging.WARNING else "info"
+        getattr(self.dbt_logger, level)(self.format(record))
+
+
+def log_to_dbt() -> None:
+    """Route the package's INFO+ records to dbt's log (idempotent; each step calls it)."""
+    package = logging.getLogger("precision_marketing")
+    if not any(isinstance(handler, DbtLogHandler) for handler in package.handlers):
+        package.addHandler(DbtLogHandler())
+        package.setLevel(logging.INFO)
+        package.propagate = False  # dbt's log is the job's log: print each record once
+
+
 DEFAULT_BATCH_ROWS = 500_000
 MAX_FIT_ROWS = 1_000_000
 """Training-window rows read into memory for a fit: all of them up to this many, else a
@@ -230,6 +255,7 @@ def update_registry(
     list or the ML settings differ from those of the latest model trained (champion or
     challenger), or when var ``ml_force_retrain`` asks for it.
     """
+    log_to_dbt()
     config = MlConfig.from_meta(meta or {})
     champion, latest = latest_registry_rows(session, registry) if registry else (None, None)
     training = features.filter(f"spine_role = '{TRAIN_ROLE}'")
@@ -283,6 +309,7 @@ def score_customers(
     now: datetime | None = None,
 ) -> pa.RecordBatchReader:
     """Every scoring row scored by the champion, streamed in Arrow batches."""
+    log_to_dbt()
     champion = (
         registry.filter("status = 'champion'")
         .order("created_at desc")

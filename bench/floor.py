@@ -54,25 +54,33 @@ def ordered_nodes(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run_python_model(con: duckdb.DuckDBPyConnection, node: dict[str, Any]) -> None:
-    """As dbt-duckdb's local environment: exec the compiled module, call model(), store."""
+    """As dbt-duckdb's local environment: exec the compiled module, call model(), store.
+
+    The model gets its own cursor and the result is written through another one unless it
+    is a relation; both are closed afterwards, as dbt closes a node's connection.
+    """
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
         handle.write(node["compiled_code"].lstrip())
+    cursor = con.cursor()
+    writer = cursor
     try:
         spec = importlib.util.spec_from_file_location(node["alias"], handle.name)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        cursor = con.cursor()
 
         def load(table_name: str) -> duckdb.DuckDBPyRelation:
             return cursor.query(f"select * from {table_name}")
 
         result = module.model(module.dbtObj(load), cursor)
-        writer = cursor if isinstance(result, duckdb.DuckDBPyRelation) else con.cursor()
+        if not isinstance(result, duckdb.DuckDBPyRelation):
+            writer = con.cursor()
         temporary = f"__floor_python_model_{node['alias']}"
         writer.register(temporary, result)
         writer.execute(f"create table {node['relation_name']} as select * from {temporary}")
         writer.unregister(temporary)
     finally:
+        for opened in {id(cursor): cursor, id(writer): writer}.values():
+            opened.close()
         Path(handle.name).unlink()
 
 
@@ -109,7 +117,10 @@ def run(
             started = time.perf_counter()
             for key, value in settings.items():  # as dbt-duckdb does on each node's cursor
                 con.execute(f"set {key} = '{value}'")
-            outcome = run_node(con, node)
+            try:
+                outcome = run_node(con, node)
+            except duckdb.Error as error:
+                raise RuntimeError(f"{node['unique_id']} failed: {error}") from error
             yield node["unique_id"], outcome, time.perf_counter() - started
     finally:
         con.close()

@@ -217,8 +217,8 @@ def profile_default(variable: str) -> str:
     return match.group(1)
 
 
-def prepare(setup: Setup) -> None:
-    """Raw data (generated if missing) and the compiled project for the floor (untimed)."""
+def generate_data(setup: Setup) -> None:
+    """The raw Parquet tables (``datagen --seed 42``), unless they exist."""
     if not all((setup.data / f"raw_{t}.parquet").exists() for t in TABLES):
         subprocess.run(
             [
@@ -236,6 +236,11 @@ def prepare(setup: Setup) -> None:
             ],
             check=True,
         )
+
+
+def prepare(setup: Setup) -> None:
+    """Raw data (generated if missing) and the compiled project for the floor (untimed)."""
+    generate_data(setup)
     # The floor's warehouse: compiled SQL names its database after the file (pm).
     floor_db = setup.work / "b" / "pm.duckdb"
     floor_db.parent.mkdir(parents=True, exist_ok=True)

@@ -58,8 +58,8 @@ class MlConfig:
     """Grid per estimator, bare parameter names; a given grid replaces that default."""
     cv_folds: int = 5
     """Stratified, shuffled CV folds on the training window [5]."""
-    max_training_rows: int = 200_000
-    """Stratified cap on the rows used for the grid search [200000]."""
+    max_training_rows: int = 100_000
+    """Stratified cap on the rows used for the grid search [100000]."""
     min_training_rows: int = 200
     """Fewer training-window rows than this fail the run [200]."""
     random_seed: int = 42

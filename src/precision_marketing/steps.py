@@ -283,11 +283,11 @@ def update_registry(
         )
         return REGISTRY_SCHEMA.empty_table()
     log.info("registry: training a new model (%s)", reason)
-    train, window, holdout = read_training_data(training, config)
     champion_model = (
         load_model(champion["artifact"], champion["artifact_sha256"]) if champion else None
     )
     with duckdb_memory_limit(session, TRAINING_DUCKDB_MEMORY_BYTES):
+        train, window, holdout = read_training_data(training, config)
         outcome = train_on(
             train,
             window,

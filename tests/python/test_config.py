@@ -15,7 +15,7 @@ def test_defaults_match_the_documented_values():
     assert config.param_grids["logistic_regression"] == {"C": [0.1, 1.0, 10.0, 100.0]}
     assert config.param_grids["svm"] == {"C": [0.01, 0.1, 1.0]}
     assert config.cv_folds == 5
-    assert config.max_training_rows == 200_000
+    assert config.max_training_rows == 100_000
     assert config.min_training_rows == 200
     assert config.random_seed == 42
     assert config.promotion_tolerance == 0.005

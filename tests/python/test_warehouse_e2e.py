@@ -322,6 +322,47 @@ def test_spine_labels_and_point_in_time_features(
         assert bad == [], f"{column} differs in {len(bad)} rows, e.g. {bad[:3]}"
 
 
+def test_large_campaigns_keep_a_uniform_sample_of_contacts(project: Path, clone: Path):
+    every_contact = query(project, "select * from int_feature_spine where spine_role = 'train'")
+    per_campaign = every_contact.groupby("campaign_id").size()
+    assert per_campaign.min() > 800  # every demo campaign is larger than the cap below
+
+    dbt(clone, "run", "--select", "int_feature_spine", "--vars", "{max_contacts_per_campaign: 400}")
+
+    sample = query(clone, "select * from int_feature_spine where spine_role = 'train'")
+    counts = sample.groupby("campaign_id").size()
+    assert sorted(counts.index) == sorted(per_campaign.index)
+    assert counts.between(330, 470).all(), counts.to_dict()  # binomial(n, 400/n): 3.5+ sd
+    # A subset of the contacts, labels and revenue unchanged, both labels kept.
+    keys = ["customer_id", "as_of_date", "campaign_id"]
+    merged = sample.merge(every_contact, on=keys, how="left", suffixes=("", "_all"))
+    assert merged["label_all"].notna().all()
+    assert (merged["label"] == merged["label_all"]).all()
+    assert (merged["response_revenue"] == merged["response_revenue_all"]).all()
+    assert 0.5 * every_contact["label"].mean() < sample["label"].mean()
+    assert sample["label"].mean() < 1.5 * every_contact["label"].mean()
+    # Scoring rows are never sampled.
+    scoring_rows = "select count(*) as n from int_feature_spine where spine_role = 'score'"
+    assert query(clone, scoring_rows)["n"].iloc[0] == query(project, scoring_rows)["n"].iloc[0]
+
+
+def test_invalid_contact_cap_fails_naming_the_var(clone: Path):
+    result = dbt(
+        clone,
+        "run",
+        "--select",
+        "int_feature_spine",
+        "--vars",
+        "{max_contacts_per_campaign: 0}",
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "var 'max_contacts_per_campaign' must be a positive integer or null, got '0'" in (
+        result.stdout
+    )
+
+
 FEATURE_SQL = """\
 -- Orders in the 30 days before as_of_date (a feature family added by an e2e test).
 with spine as (

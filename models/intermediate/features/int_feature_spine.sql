@@ -1,8 +1,46 @@
 {%- set window_days = var('response_window_days') | int %}
+{%- set max_contacts = var('max_contacts_per_campaign') %}
+{%- if max_contacts is not none and not modules.re.fullmatch('[1-9][0-9]*', max_contacts | string) %}
+    {{ exceptions.raise_compiler_error(
+        "var 'max_contacts_per_campaign' must be a positive integer or null, got '"
+        ~ max_contacts ~ "'") }}
+{%- endif %}
+{%- set max_contacts_sql = 'null' if max_contacts is none else max_contacts %}
 
-with contacts as (
+with all_contacts as (
 
     select * from {{ ref('stg_raw__campaign_contacts') }}
+
+),
+
+-- A campaign with more than max_contacts_per_campaign contacts keeps a deterministic
+-- uniform sample of about that many (a fixed hash of the campaign and customer
+-- ids below the campaign's sampling fraction): every feature, training,
+-- backtest and feedback row downstream costs time, and a sample of this size
+-- estimates AUC and response rates to within a fraction of a point.
+contact_counts as (
+
+    select
+        campaign_id,
+        count(*) as campaign_contacts
+
+    from all_contacts
+    group by campaign_id
+
+),
+
+contacts as (
+
+    select all_contacts.*
+
+    from all_contacts
+    inner join contact_counts
+        on all_contacts.campaign_id = contact_counts.campaign_id
+    where
+        {{ max_contacts_sql }} is null
+        -- hash() is a uniform UBIGINT: compare it with the fraction * 2^64.
+        or cast(hash(all_contacts.campaign_id, all_contacts.customer_id) as double)
+        < {{ max_contacts_sql }} / contact_counts.campaign_contacts * 18446744073709551616.0
 
 ),
 

@@ -31,11 +31,46 @@ consent as (
 
 ),
 
-eligible as (
+-- Customers are ranked once on the score, then per channel on that integer
+-- rank, and only then joined to the score columns: sorting the 25M (channel,
+-- customer) rows of 10M customers on the score, wide, took four times longer.
+score_ranks as (
+
+    select
+        customer_id,
+        row_number() over (order by {{ rank_by }} desc, customer_id) as score_rank
+
+    from scores
+    where propensity >= {{ min_propensity }}
+
+),
+
+ranked as (
 
     select
         consent.channel,
-        scores.customer_id,
+        score_ranks.customer_id,
+        row_number() over (
+            partition by consent.channel order by score_ranks.score_rank
+        ) as channel_rank
+
+    from score_ranks
+    inner join consent
+        on score_ranks.customer_id = consent.customer_id
+    where consent.is_opted_in
+    {% if top_n is not none -%}
+        qualify channel_rank <= {{ top_n }}
+    {%- endif %}
+
+),
+
+final as (
+
+    select
+        ranked.channel,
+        ranked.channel_rank,
+        ranked.customer_id,
+        '{{ rank_by }}' as ranked_by,
         scores.propensity,
         scores.expected_value,
         scores.predicted_revenue,
@@ -46,48 +81,9 @@ eligible as (
         scores.model_id,
         scores.scored_at
 
-    from scores
-    inner join consent
-        on scores.customer_id = consent.customer_id
-    where
-        consent.is_opted_in
-        and scores.propensity >= {{ min_propensity }}
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by channel order by {{ rank_by }} desc, customer_id
-        ) as channel_rank
-
-    from eligible
-
-),
-
-final as (
-
-    select
-        channel,
-        channel_rank,
-        customer_id,
-        '{{ rank_by }}' as ranked_by,
-        propensity,
-        expected_value,
-        predicted_revenue,
-        decile,
-        segment,
-        region,
-        as_of_date,
-        model_id,
-        scored_at
-
     from ranked
-    {% if top_n is not none -%}
-        where channel_rank <= {{ top_n }}
-    {%- endif %}
+    inner join scores
+        on ranked.customer_id = scores.customer_id
 
 )
 

@@ -22,11 +22,13 @@ renamed as (
 
     select
         cast(customer_id as bigint) as customer_id,
-        -- PII is normalized and hashed here and never selected raw.
-        {{ hash_pii("nullif(lower(trim(cast(email as varchar))), '')") }} as email_hash,
-        {{ hash_pii(
-            "nullif(right(regexp_replace(cast(phone as varchar), '[^0-9]', '', 'g'), 10), '')"
-        ) }} as phone_hash,
+        -- PII is normalized here, hashed after the dedupe (sha256 is most of
+        -- this model's time; the raw table repeats updated customers) and never
+        -- selected raw.
+        nullif(lower(trim(cast(email as varchar))), '') as email_normalized,
+        nullif(
+            right(regexp_replace(cast(phone as varchar), '[^0-9]', '', 'g'), 10), ''
+        ) as phone_normalized,
         cast({{ missing_to_null('age', sentinels=[-1, 999]) }} as integer) as age,
         cast({{ missing_to_null('annual_income', sentinels=[-1]) }} as double) as annual_income,
         upper({{ missing_to_null('gender') }}) as gender,
@@ -47,9 +49,20 @@ deduped as (
 
 ),
 
+hashed as (
+
+    select
+        * exclude (email_normalized, phone_normalized),
+        {{ hash_pii('email_normalized') }} as email_hash,
+        {{ hash_pii('phone_normalized') }} as phone_hash
+
+    from deduped
+
+),
+
 imputed as (
 
-    {{ impute('deduped', impute_rules) }}
+    {{ impute('hashed', impute_rules) }}
 
 )
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 from run_benchmark import PROJECT, Setup, generate_data
 
+from precision_marketing import sql
 from precision_marketing.config import MlConfig
 from precision_marketing.steps import MAX_FIT_ROWS, read_training_data
 from precision_marketing.training import order_campaigns, split_campaigns, train_on
@@ -44,10 +45,6 @@ def build_features(setup: Setup, name: str, dbt_vars: dict[str, object]) -> Path
     command += ["--vars", json.dumps(dbt_vars)]
     subprocess.run(command, env=setup.env(database), check=True, cwd=PROJECT)
     return database
-
-
-def in_list(values: list[str]) -> str:
-    return "(" + ", ".join(f"'{value}'" for value in values) + ")"
 
 
 def train(relation: duckdb.DuckDBPyRelation, config: MlConfig, max_fit_rows: int) -> dict:
@@ -111,16 +108,16 @@ def main(argv: list[str] | None = None) -> None:
     capped_rows = con.sql(
         f"""
         select * from capped.customer_features
-        where spine_role = 'train' and campaign_id in {in_list(train_campaigns)}
+        where spine_role = 'train' and campaign_id in ({sql.string_list(train_campaigns)})
         union all by name
         select * from full_build.customer_features
-        where spine_role = 'train' and campaign_id in {in_list(holdout_campaigns)}
+        where spine_role = 'train' and campaign_id in ({sql.string_list(holdout_campaigns)})
         """
     )
     capped = train(capped_rows, config, MAX_FIT_ROWS)
     ((window,),) = con.execute(
         "select count(*) from full_build.customer_features "
-        f"where spine_role = 'train' and campaign_id in {in_list(train_campaigns)}"
+        f"where spine_role = 'train' and campaign_id in ({sql.string_list(train_campaigns)})"
     ).fetchall()
     every_row = train(every_contact, replace(config, max_training_rows=window), window)
     print(

@@ -79,8 +79,9 @@ def run_python_model(con: duckdb.DuckDBPyConnection, node: dict[str, Any]) -> No
         writer.execute(f"create table {node['relation_name']} as select * from {temporary}")
         writer.unregister(temporary)
     finally:
-        for opened in {id(cursor): cursor, id(writer): writer}.values():
-            opened.close()
+        cursor.close()
+        if writer is not cursor:
+            writer.close()
         Path(handle.name).unlink()
 
 

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
+from precision_marketing import sql
 from precision_marketing.features import SCORE_ROLE, TRAIN_ROLE, feature_columns
 from precision_marketing.registry import current_champion, naive_utc
 
@@ -130,10 +131,6 @@ class Histogram:
         )
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _double(value: float) -> str:
     return f"cast('{value!r}' as double)"
 
@@ -142,7 +139,7 @@ def paired_values(
     reference: duckdb.DuckDBPyRelation, current: duckdb.DuckDBPyRelation, column: str
 ) -> duckdb.DuckDBPyRelation:
     """One relation (population 'reference' | 'current', value) over both populations."""
-    value = _quoted(column)
+    value = sql.identifier(column)
     return reference.project(f"'reference' as population, {value} as value").union(
         current.project(f"'current' as population, {value} as value")
     )
@@ -195,10 +192,6 @@ def categorical_histogram(pair: duckdb.DuckDBPyRelation) -> Histogram:
     )
 
 
-def _sql_strings(values: Sequence[str]) -> str:
-    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
-
-
 def drift_table(
     features: duckdb.DuckDBPyRelation,
     backtest_scores: duckdb.DuckDBPyRelation,
@@ -232,7 +225,7 @@ def drift_table(
             "drift needs every selected feature"
         )
     reference = features.filter(
-        f"spine_role = '{TRAIN_ROLE}' and campaign_id in ({_sql_strings(campaigns) or 'null'})"
+        f"spine_role = '{TRAIN_ROLE}' and campaign_id in ({sql.string_list(campaigns) or 'null'})"
     )
     current = features.filter(f"spine_role = '{SCORE_ROLE}'")
     ((reference_rows,),) = reference.aggregate("count(*)").fetchall()

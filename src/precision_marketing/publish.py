@@ -37,6 +37,8 @@ from pathlib import Path
 
 import duckdb
 
+from precision_marketing import sql
+
 log = logging.getLogger(__name__)
 
 PUBLISHED_TABLES: tuple[str, ...] = (
@@ -207,10 +209,6 @@ def _lock(serving_dir: Path) -> Iterator[None]:
         yield
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _temp_path(serving_dir: Path, run_id: str, name: str) -> Path:
     return serving_dir / f"{TEMP_PREFIX}{run_id}-{name}"
 
@@ -229,7 +227,7 @@ def _export(
     file_name = f"{table}-{run_id}.parquet"
     temp = _temp_path(serving_dir, run_id, file_name)
     ((row_count,),) = source.execute(
-        f"copy (select * from {table}) to {_sql_string(str(temp))} "
+        f"copy (select * from {table}) to {sql.string(str(temp))} "
         "(format parquet, compression zstd)"
     ).fetchall()
     _commit(temp, serving_dir / file_name)
@@ -240,7 +238,7 @@ def _write_catalog(serving_dir: Path, publication: Publication) -> None:
     temp = _temp_path(serving_dir, publication.run_id, CATALOG)
     with duckdb.connect(str(temp)) as catalog:
         for table in publication.tables:
-            path = _sql_string(str(serving_dir / table.parquet_file))
+            path = sql.string(str(serving_dir / table.parquet_file))
             catalog.execute(f"create view {table.name} as select * from read_parquet({path})")
         catalog.execute(
             """

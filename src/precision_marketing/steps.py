@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from precision_marketing import sql
 from precision_marketing.config import MlConfig
 from precision_marketing.features import (
     SCORE_ROLE,
@@ -132,14 +133,6 @@ def duckdb_memory_limit(session: duckdb.DuckDBPyConnection, limit_bytes: int) ->
         session.execute(f"set memory_limit = '{previous}'")
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _in_list(values: list[str]) -> str:
-    return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
-
-
 def read_training_data(
     training: duckdb.DuckDBPyRelation,
     config: MlConfig,
@@ -154,7 +147,7 @@ def read_training_data(
     their key (deterministic, whatever the scan order). The holdout is read in Arrow
     batches of ``batch_rows`` when the model is evaluated.
     """
-    target = _quoted(config.target)
+    target = sql.identifier(config.target)
     per_campaign = training.query(
         "training_rows",
         f"""
@@ -193,7 +186,7 @@ def read_training_data(
         len(holdout_campaigns),
         ", ".join(holdout_campaigns),
     )
-    in_window = f"campaign_id in ({_in_list(train_campaigns)})"
+    in_window = f"campaign_id in ({sql.string_list(train_campaigns)})"
     if window.labels.rows <= max_fit_rows:
         sample = f"select * from training_rows where {in_window} order by {KEY_ORDER}"
     else:
@@ -224,12 +217,12 @@ def read_training_data(
             max_fit_rows,
         )
     frame = training.query("training_rows", sample).to_arrow_table().to_pandas()
-    in_holdout = f"campaign_id in ({_in_list(holdout_campaigns)})"
+    in_holdout = f"campaign_id in ({sql.string_list(holdout_campaigns)})"
 
     def read_holdout(columns: list[str]) -> pa.RecordBatchReader:
         return training.query(
             "training_rows",
-            f"select {', '.join(_quoted(c) for c in columns)} from training_rows "
+            f"select {', '.join(sql.identifier(c) for c in columns)} from training_rows "
             f"where {in_holdout} order by {KEY_ORDER}",
         ).to_arrow_reader(batch_rows)
 

@@ -1,0 +1,20 @@
+"""SQL text built from Python values: quoted identifiers and string literals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def identifier(name: str) -> str:
+    """``name`` as a double-quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def string(value: object) -> str:
+    """``str(value)`` as a single-quoted SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def string_list(values: Iterable[object]) -> str:
+    """The values as comma-separated string literals (for ``in (...)``); '' when empty."""
+    return ", ".join(string(value) for value in values)

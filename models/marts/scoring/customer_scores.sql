@@ -1,5 +1,7 @@
 -- Ranks need the whole scored population, so they are computed here, after
--- the streamed Python scoring.
+-- the streamed Python scoring. Percentile and decile share one ordering (ties
+-- in propensity by customer_id), so one sort serves both and a better decile
+-- never has a lower percentile.
 {%- set thresholds = var('segment_thresholds') %}
 {%- for name in ['hot', 'warm', 'cool'] %}
     {%- if name not in thresholds or not (0 < thresholds[name] | float < 1) %}
@@ -23,10 +25,11 @@ ranked as (
 
     select
         *,
-        percent_rank() over (order by propensity asc, customer_id asc) as percentile,
-        ntile(10) over (order by propensity desc, customer_id asc) as decile
+        1 - percent_rank() over best_first as percentile,
+        ntile(10) over best_first as decile
 
     from propensity
+    window best_first as (order by propensity desc, customer_id asc)
 
 ),
 

@@ -108,16 +108,16 @@ def main(argv: list[str] | None = None) -> None:
     capped_rows = con.sql(
         f"""
         select * from capped.customer_features
-        where spine_role = 'train' and campaign_id in ({sql.string_list(train_campaigns)})
+        where spine_role = 'train' and campaign_id in {sql.in_list(train_campaigns)}
         union all by name
         select * from full_build.customer_features
-        where spine_role = 'train' and campaign_id in ({sql.string_list(holdout_campaigns)})
+        where spine_role = 'train' and campaign_id in {sql.in_list(holdout_campaigns)}
         """
     )
     capped = train(capped_rows, config, MAX_FIT_ROWS)
     ((window,),) = con.execute(
         "select count(*) from full_build.customer_features "
-        f"where spine_role = 'train' and campaign_id in ({sql.string_list(train_campaigns)})"
+        f"where spine_role = 'train' and campaign_id in {sql.in_list(train_campaigns)}"
     ).fetchall()
     every_row = train(every_contact, replace(config, max_training_rows=window), window)
     print(

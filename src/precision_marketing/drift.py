@@ -225,7 +225,7 @@ def drift_table(
             "drift needs every selected feature"
         )
     reference = features.filter(
-        f"spine_role = '{TRAIN_ROLE}' and campaign_id in ({sql.string_list(campaigns) or 'null'})"
+        f"spine_role = '{TRAIN_ROLE}' and campaign_id in {sql.in_list(campaigns)}"
     )
     current = features.filter(f"spine_role = '{SCORE_ROLE}'")
     ((reference_rows,),) = reference.aggregate("count(*)").fetchall()

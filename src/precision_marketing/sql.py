@@ -15,6 +15,9 @@ def string(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def string_list(values: Iterable[object]) -> str:
-    """The values as comma-separated string literals (for ``in (...)``); '' when empty."""
-    return ", ".join(string(value) for value in values)
+def in_list(values: Iterable[object]) -> str:
+    """The right side of ``x in ...``: the values as string literals in parentheses.
+
+    No values gives ``(null)``, which matches no row (``in ()`` is a syntax error).
+    """
+    return "(" + (", ".join(string(value) for value in values) or "null") + ")"

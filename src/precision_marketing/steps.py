@@ -186,7 +186,7 @@ def read_training_data(
         len(holdout_campaigns),
         ", ".join(holdout_campaigns),
     )
-    in_window = f"campaign_id in ({sql.string_list(train_campaigns)})"
+    in_window = f"campaign_id in {sql.in_list(train_campaigns)}"
     if window.labels.rows <= max_fit_rows:
         sample = f"select * from training_rows where {in_window} order by {KEY_ORDER}"
     else:
@@ -217,7 +217,7 @@ def read_training_data(
             max_fit_rows,
         )
     frame = training.query("training_rows", sample).to_arrow_table().to_pandas()
-    in_holdout = f"campaign_id in ({sql.string_list(holdout_campaigns)})"
+    in_holdout = f"campaign_id in {sql.in_list(holdout_campaigns)}"
 
     def read_holdout(columns: list[str]) -> pa.RecordBatchReader:
         return training.query(

@@ -208,7 +208,7 @@ def test_staged_customers_are_the_latest_raw_version(project: Path, customers: p
 # Grains the SQL itself guarantees (the dedupe macro keeps row_number() = 1 per key; a
 # GROUP BY, a DISTINCT spine joined to unique rows, a row_number per channel). They are
 # checked here, once, on the demo build, instead of by data tests that every production
-# build would re-count (those cost 22 s of a 10M-customer build). Data tests keep the
+# build would re-count (those cost about 20 s of a 10M-customer build). Data tests keep the
 # grains that data or an analyst's new feature model can break (spine, customer_features).
 BUILT_GRAINS: dict[str, list[list[str]]] = {
     "stg_raw__customers": [["customer_id"]],
